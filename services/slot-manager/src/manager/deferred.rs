@@ -175,17 +175,21 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// ([`Manager::program_save_step`]): the last of the deferred work, after the tree's
     /// hashing.
     fn program_save_next(&self) -> bool {
-        self.program_save_due()
-            && !self.hashing_is_next()
-            && self.log.pending() == 0
-            && !self.switch_holds_deferred_work()
-            && !self.log_retry_due()
-            && self.hand_rollback.is_none()
-            && !self.hand_entry_due()
-            && self.start_due.is_none()
-            && self.logged_promotion.is_none()
-            && self.policy_due.is_none()
-            && !self.lowering_due
+        self.program_save_due() && self.log.pending() == 0 && !self.earlier_work_waits() && self.policy_due.is_none()
+    }
+
+    /// Whether deferred work that comes before the tree's hashing and the program's save
+    /// waits: a switch holding it back, kept entries due, a rollback by hand, a promotion
+    /// by hand's entry, a transfer's start, a persisted promotion's withdrawal, a schedule
+    /// to lower.
+    fn earlier_work_waits(&self) -> bool {
+        self.switch_holds_deferred_work()
+            || self.log_retry_due()
+            || self.hand_rollback.is_some()
+            || self.hand_entry_due()
+            || self.start_due.is_some()
+            || self.logged_promotion.is_some()
+            || self.lowering_due
     }
 
     /// Whether a promotion's switch holds the deferred work back: it is under way (the
@@ -202,15 +206,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// and lowering a schedule (so that it never joins the span of the message that ends a
     /// promotion's switch, as lowering the warm module's schedule does).
     fn hashing_is_next(&self) -> bool {
-        self.log.pending() > 0
-            && !self.switch_holds_deferred_work()
-            && !self.log_retry_due()
-            && self.hand_rollback.is_none()
-            && !self.hand_entry_due()
-            && self.start_due.is_none()
-            && self.logged_promotion.is_none()
-            && !(self.pre_transfer.is_none() && self.policy_due.is_some())
-            && !self.lowering_due
+        self.log.pending() > 0 && !self.earlier_work_waits() && !(self.pre_transfer.is_none() && self.policy_due.is_some())
     }
 
     /// The next deferred step, in a busy span of its own: the glue polled the front endpoint
