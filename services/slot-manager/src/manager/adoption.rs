@@ -91,9 +91,10 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// At a restart, when the root server recorded seat `seat` (not the incumbent's) as
     /// serving settled: its module serves on as module 0, named by the update log's last
     /// promotion still standing (`promoted`), with its own state, and the incumbent's seat
-    /// (its module retired at the window's close, parked) is stopped. Its ELF is not held
-    /// ([`Program::Kept`]): if it is lost later, the incumbent serves again
-    /// ([`Manager::kept_module_lost`]). Returns false, noted, when it cannot be kept (the
+    /// (its module retired at the window's close, parked) is stopped. Its program is the
+    /// one saved on the store if that is the module's ([`Manager::kept_program`]), so a fault
+    /// rebuilds it; otherwise [`Program::Kept`]: if it is lost later, the incumbent serves
+    /// again ([`Manager::kept_module_lost`]). Returns false, noted, when it cannot be kept (the
     /// log names no promoted module, or the seat runs no module): the restart then goes on
     /// as for a module whose window was open.
     pub(super) fn keep_settled_module(&mut self, seat: usize, promoted: Option<ModuleInfo>) -> bool {
@@ -110,13 +111,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             ));
             return false;
         }
-        match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
-            Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
-            other => self.host.note(format_args!("slot {name}: stopping the incumbent's seat 0 at the restart: {other:?}")),
-        }
-        if let Some(s) = self.seats.first_mut() {
-            (s.role, s.program, s.schedule) = (Role::Empty, None, None);
-        }
+        self.free_the_incumbents_seat("at the restart");
         let program = self.kept_program(&info.hash);
         if let Some(s) = self.seats.get_mut(seat) {
             (s.role, s.program, s.schedule) = (Role::Module(ORIGINAL_INCUMBENT), Some(program), Some(SeatSchedule::Serving));
@@ -126,6 +121,19 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             .note(format_args!("@event slot.serving-kept slot={name} seat={seat} module=\"{}\" version=\"{}\"", info.name, info.version));
         self.modules.insert(ORIGINAL_INCUMBENT, info);
         true
+    }
+
+    /// Stops the incumbent's seat 0 (its module retired, parked, or started by the root
+    /// server at boot; a `NotRunning` refusal expected) and frees it, as another seat's
+    /// module serves as module 0 (`when`: for the line of an unexpected answer).
+    pub(super) fn free_the_incumbents_seat(&mut self, when: &str) {
+        match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
+            Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
+            other => self.host.note(format_args!("slot {}: stopping the incumbent's seat 0 {when}: {other:?}", self.config.name)),
+        }
+        if let Some(s) = self.seats.first_mut() {
+            (s.role, s.program, s.schedule) = (Role::Empty, None, None);
+        }
     }
 
     /// At a restart: gives the module of `seat`, which served last, the serving schedule

@@ -224,6 +224,11 @@ impl ModuleInfo {
         ModuleInfo { name: event.module.clone(), version: event.version.clone(), hash: event.content_hash }
     }
 
+    /// The description's incumbent `name` (no bundle: no version, no content hash).
+    fn incumbent(name: &str) -> ModuleInfo {
+        ModuleInfo { name: String::from(name), version: String::new(), hash: [0; 32] }
+    }
+
     /// Whether it is the description's incumbent (no bundle: no version, no content hash).
     fn is_incumbent(&self) -> bool {
         self.version.is_empty() && self.hash == [0; 32]
@@ -482,7 +487,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
         }
         let config_queue_limit = config.queue_limit;
         let mut modules = BTreeMap::new();
-        modules.insert(ORIGINAL_INCUMBENT, ModuleInfo { name: config.incumbent.clone(), version: String::new(), hash: [0; 32] });
+        modules.insert(ORIGINAL_INCUMBENT, ModuleInfo::incumbent(&config.incumbent));
         let mut manager = Manager {
             host,
             clock,

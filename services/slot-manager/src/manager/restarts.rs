@@ -247,8 +247,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             (s.role, s.program) = (Role::Module(id), Some(Program::Named(SeatProgram::Incumbent)));
         }
         self.generation += 1;
-        let incumbent = ModuleInfo { name: self.config.incumbent.clone(), version: String::new(), hash: [0; 32] };
-        self.modules.insert(id, incumbent);
+        self.modules.insert(id, ModuleInfo::incumbent(&self.config.incumbent));
         let note = format!(
             "module {} {} (kept serving at the manager's restart) was lost in seat {seat}: its bundle is not held since the restart, so the incumbent serves again, started afresh",
             lost.name, lost.version

@@ -12,7 +12,7 @@ use alloc::format;
 use alloc::rc::Rc;
 use alloc::string::String;
 use alloc::vec::Vec;
-use tileos_protocol::supervisor::{self, SeatProgram, SeatSchedule};
+use tileos_protocol::supervisor::{SeatProgram, SeatSchedule};
 use tileos_slots::{ModuleId, ORIGINAL_INCUMBENT};
 
 /// The seat a boot starts the saved program in (the first challenger seat: free at a boot).
@@ -88,17 +88,27 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// is `hash`: the saved one if the store holds it and it hashes to `hash`, otherwise
     /// [`Program::Kept`] (noted why).
     pub(super) fn kept_program(&mut self, hash: &[u8; 32]) -> Program {
-        let why = match self.store.saved_program() {
-            Ok(Some(elf)) if tileos_module_bundle::content_hash(&elf) == *hash => return Program::Staged(Rc::new(elf)),
-            Ok(Some(elf)) => alloc::format!("the saved program ({} bytes) is another module's", elf.len()),
-            Ok(None) => alloc::string::String::from("no program is saved"),
-            Err(error) => alloc::format!("the saved program does not read: {}", error.0),
-        };
-        self.host.note(format_args!(
-            "slot {}: the kept module's program is not held ({why}): if it is lost, the incumbent serves again",
-            self.config.name
-        ));
-        Program::Kept
+        match self.saved_program_of(hash) {
+            Ok(elf) => Program::Staged(Rc::new(elf)),
+            Err(why) => {
+                self.host.note(format_args!(
+                    "slot {}: the kept module's program is not held ({why}): if it is lost, the incumbent serves again",
+                    self.config.name
+                ));
+                Program::Kept
+            }
+        }
+    }
+
+    /// The program saved on the store, if its SHA-256 is `hash` (the content hash the signed
+    /// update log names: it vouches for the bytes); otherwise why not.
+    fn saved_program_of(&mut self, hash: &[u8; 32]) -> Result<Vec<u8>, String> {
+        match self.store.saved_program() {
+            Ok(Some(elf)) if tileos_module_bundle::content_hash(&elf) == *hash => Ok(elf),
+            Ok(Some(elf)) => Err(format!("the program on the store ({} bytes) is another module's", elf.len())),
+            Ok(None) => Err(String::from("no program is saved")),
+            Err(error) => Err(format!("the saved program does not read: {}", error.0)),
+        }
     }
 
     /// At a boot, when the reloaded log names `module` serving (a settled promotion): its
@@ -107,12 +117,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
     /// (module states are not persisted); the incumbent's seat 0, started by the root server
     /// at boot, is stopped. Returns the seat, or why the incumbent serves instead.
     pub(super) fn restore_at_boot(&mut self, module: &ModuleInfo) -> Result<usize, String> {
-        let elf = match self.store.saved_program() {
-            Ok(Some(elf)) if tileos_module_bundle::content_hash(&elf) == module.hash => elf,
-            Ok(Some(elf)) => return Err(format!("the program on the store ({} bytes) is another module's", elf.len())),
-            Ok(None) => return Err(String::from("no program is saved")),
-            Err(error) => return Err(format!("the saved program does not read: {}", error.0)),
-        };
+        let elf = self.saved_program_of(&module.hash)?;
         let seat = usize::from(RESTORED_SEAT);
         if self.seats.get(seat).is_none_or(|s| s.role != Role::Empty) {
             return Err(format!("seat {seat} is not free"));
@@ -121,13 +126,7 @@ impl<S: Seats, C: Clock, L: LogStore> Manager<S, C, L> {
             .and_then(|()| self.start(RESTORED_SEAT, SeatProgram::Staged, false))
             .map_err(|e| format!("seat {seat} could not start it: {e}"))?;
         self.set_schedule(seat, SeatSchedule::Serving);
-        match self.host.supervisor(&supervisor::Request::SeatStop { seat: 0 }) {
-            Ok(supervisor::Response::SeatStopped | supervisor::Response::Refused(supervisor::Refusal::NotRunning(_))) => {}
-            other => self.host.note(format_args!("slot {}: stopping the incumbent's seat 0 at the boot: {other:?}", self.config.name)),
-        }
-        if let Some(s) = self.seats.first_mut() {
-            (s.role, s.program, s.schedule) = (Role::Empty, None, None);
-        }
+        self.free_the_incumbents_seat("at the boot");
         if let Some(s) = self.seats.get_mut(seat) {
             (s.role, s.program) = (Role::Module(ORIGINAL_INCUMBENT), Some(Program::Staged(Rc::new(elf))));
         }
