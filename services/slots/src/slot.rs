@@ -1184,16 +1184,23 @@ impl<E: Equivalence> Slot<E> {
         let answer = self.policy.answer_deadline;
         let copies = live.iter().filter(|e| e.awaiting > 0).map(|e| e.sent.saturating_add(answer).saturating_add(1));
         let window = self.window.map(|w| w.until);
-        let bound = match self.window {
+        let bound = self.unanswered_bound().filter(|_| serving);
+        let held = bound.into_iter().flat_map(|bound| self.held_by_serving().map(move |e| e.sent.saturating_add(bound).saturating_add(1)));
+        copies.chain(window).chain(held).min()
+    }
+
+    /// How long the serving module may hold a request unanswered: the breaker's bound
+    /// during the rollback window, otherwise the policy's `restart_unanswered`, if set.
+    fn unanswered_bound(&self) -> Option<Ticks> {
+        match self.window {
             Some(_) => Some(self.policy.breaker_unanswered),
             None => self.policy.restart_unanswered,
         }
-        .filter(|_| serving);
-        let id = self.serving;
-        let held = bound.into_iter().flat_map(|bound| {
-            live.iter().filter(move |e| e.serving == id && e.served.is_none()).map(move |e| e.sent.saturating_add(bound).saturating_add(1))
-        });
-        copies.chain(window).chain(held).min()
+    }
+
+    /// The live exchanges whose request the serving module has not answered yet.
+    fn held_by_serving(&self) -> impl Iterator<Item = &Exchange> {
+        self.exchanges[..self.live].iter().filter(|e| e.serving == self.serving && e.served.is_none())
     }
 
     /// The request the serving module has held unanswered the longest, past its bound, with
@@ -1204,13 +1211,8 @@ impl<E: Equivalence> Slot<E> {
     /// ([`Slot::faulted`]). `None` while every request it holds is within the bound, or
     /// outside a window without `restart_unanswered`.
     pub fn overdue_serving(&self, now: Ticks) -> Option<(RequestId, Ticks)> {
-        let bound = match self.window {
-            Some(_) => self.policy.breaker_unanswered,
-            None => self.policy.restart_unanswered?,
-        };
-        self.exchanges[..self.live]
-            .iter()
-            .filter(|e| e.serving == self.serving && e.served.is_none())
+        let bound = self.unanswered_bound()?;
+        self.held_by_serving()
             .map(|e| (e.request, now.saturating_sub(e.sent)))
             .filter(|&(_, waited)| waited > bound)
             .max_by_key(|&(_, waited)| waited)
